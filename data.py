@@ -8,8 +8,12 @@ near-linear network can fit it exactly:
 - ``teacher_data``: whitened X with N >= d and Y = T X for a rank-r linear
   teacher T (K x d).
 
+Real data: ``load_mnist1d`` generates MNIST-1D (Greydanus & Kobak) locally.
 Also ``one_hot``, ``train_test_split`` and ``standardize``.
 """
+
+import random
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,3 +94,64 @@ def standardize(X_train, X_test):
     std = X_train.std(axis=1, keepdims=True)
     std[std == 0] = 1.0
     return (X_train - mean) / std, (X_test - mean) / std
+
+
+# ---------------------------------------------------------------------------
+# Real data sets
+# ---------------------------------------------------------------------------
+
+
+class Dataset(NamedTuple):
+    """A classification data set with samples as columns.
+
+    X_train: (d, N_train), Y_train: (K, N_train) one-hot, labels_train: (N_train,) int64,
+    and the same for the test split.
+    """
+
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    labels_train: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    labels_test: np.ndarray
+
+    @property
+    def n_classes(self):
+        return self.Y_train.shape[0]
+
+
+def load_mnist1d(n_samples=5000, train_fraction=0.8, seed=42, dtype=np.float64):
+    """Generate MNIST-1D with the ``mnist1d`` package's local generator; never downloads.
+
+    Defaults give 40 features, 10 classes, 4000 training and 1000 test
+    samples, with the generator settings of ``mnist1d.data.get_dataset_args``
+    (mnist1d 0.0.2). seed=42 is that package's default. The package's
+    ``get_dataset`` would fetch a pickle over HTTP; this calls its
+    ``make_dataset`` instead, which only computes.
+
+    The generator seeds Python's and NumPy's global random state; both are
+    restored afterwards, so loading does not disturb other code.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset  # imported here: it pulls in scipy
+
+    args = get_dataset_args()
+    args.num_samples = int(n_samples)
+    args.train_split = float(train_fraction)
+    args.seed = int(seed)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        raw = make_dataset(args)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+    labels_train = np.asarray(raw["y"], dtype=np.int64)
+    labels_test = np.asarray(raw["y_test"], dtype=np.int64)
+    n_classes = 10
+    return Dataset(
+        X_train=np.ascontiguousarray(raw["x"].T, dtype=dtype),
+        Y_train=one_hot(labels_train, n_classes, dtype),
+        labels_train=labels_train,
+        X_test=np.ascontiguousarray(raw["x_test"].T, dtype=dtype),
+        Y_test=one_hot(labels_test, n_classes, dtype),
+        labels_test=labels_test,
+    )

@@ -1,4 +1,4 @@
-"""Bias-free MLPs with manual backpropagation, in the paper's notation.
+"""Bias-free MLPs with manual backpropagation, in the notation of Xu et al. (arXiv:2602.06208).
 
 A network is a list of weights ``[W1, ..., WL]`` with ``W_l`` of shape
 ``(n_l, n_{l-1})``. Samples are columns: ``X`` is ``d x N`` and the output is

@@ -2,9 +2,14 @@
 
 Notation (samples as columns): X is d x N, W1 is m x d, W2 is K x m.
 
-Covered here: ``whiten`` (X X^T = I_d), ``check_whitened`` and
-``semi_orthogonal`` (the small initialization W1(0) = eps Q).
+Covered here: ``whiten`` (X X^T = I_d), ``check_whitened``,
+``semi_orthogonal`` (the small initialization W1(0) = eps Q),
+``invariant_subspace`` (the 2K-dimensional subspace from the initial
+gradient, with its complement) and the spectral summaries
+``effective_rank`` and ``top_energy_fraction``.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,3 +63,122 @@ def semi_orthogonal(m, d, eps=1.0, rng=None, dtype=np.float64):
     Q *= np.sign(np.diag(R))
     block = Q if m >= d else Q.T
     return (eps * block).astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# The invariant subspace from the initial gradient
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Subspace:
+    """Orthonormal bases of the invariant subspace of W (m x d) and of its complement.
+
+    U: (m, 2K) output side S_out. V: (d, 2K) input side S_in.
+    U_perp: (m, min(m, d) - 2K) and V_perp: (d, min(m, d) - 2K), paired so
+    that U_perp^T W(0) V_perp = eps I.
+    eps: the scale of the semi-orthogonal initialization W(0) = eps Q.
+    """
+
+    U: np.ndarray
+    V: np.ndarray
+    U_perp: np.ndarray
+    V_perp: np.ndarray
+    eps: float
+
+
+def initialization_scale(W_init, rtol=1e-6):
+    """Return eps for W_init = eps Q with Q semi-orthogonal; raise ValueError otherwise."""
+    s = np.linalg.svd(W_init, compute_uv=False)
+    eps = float(np.mean(s))
+    if eps <= 0 or np.max(np.abs(s - eps)) > rtol * eps:
+        raise ValueError(f"W_init is not a scaled semi-orthogonal matrix: its singular values range "
+                         f"from {s.min():.6g} to {s.max():.6g}; use subspace.semi_orthogonal(m, d, eps)")
+    return eps
+
+
+def orthonormal_basis(A):
+    """Return an orthonormal basis of the column span of A (thin QR; A must have full column rank)."""
+    Q, _ = np.linalg.qr(A)
+    return Q
+
+
+def orthogonal_complement(Q):
+    """Return an orthonormal basis of the orthogonal complement of span(Q), Q with orthonormal columns."""
+    n, k = Q.shape
+    full, _ = np.linalg.qr(Q, mode="complete")
+    return full[:, k:]
+
+
+def _check_rank(K, m, d):
+    if not (int(K) == K and K >= 1):
+        raise ValueError(f"K must be a positive integer, got {K!r}")
+    if 2 * K >= min(m, d):
+        raise ValueError(f"the subspace needs 2K < min(m, d), got K={K}, m={m}, d={d}")
+
+
+def subspace_from_spans(W_init, input_span, output_span, eps):
+    """Build a Subspace from spanning sets of S_in (d x 2K) and S_out (m x 2K).
+
+    The complement is paired with W(0): for m >= d, V_perp spans
+    S_in^perp and U_perp = W(0) V_perp / eps; for m < d the sides swap.
+    """
+    m, d = W_init.shape
+    V = orthonormal_basis(input_span)
+    U = orthonormal_basis(output_span)
+    if m >= d:
+        V_perp = orthogonal_complement(V)
+        U_perp = W_init @ V_perp / eps
+    else:
+        U_perp = orthogonal_complement(U)
+        V_perp = W_init.T @ U_perp / eps
+    return Subspace(U=U, V=V, U_perp=U_perp, V_perp=V_perp, eps=eps)
+
+
+def invariant_subspace(W1_init, G1_init, K):
+    """Return the 2K-dimensional invariant Subspace of W1 from its initial gradient.
+
+    W1_init: (m, d), eps times a semi-orthogonal matrix. G1_init: (m, d), the
+    gradient at initialization. With G1_init = U S V^T and U_K, V_K its top-K
+    singular vectors (Xu et al. 2026, arXiv:2602.06208, Theorem 3.5):
+        S_in  = span(V_K) + span(W1_init^T U_K)   (in R^d)
+        S_out = span(U_K) + span(W1_init V_K)     (in R^m)
+    Raises ValueError when 2K >= min(m, d), when the shapes differ, or when
+    W1_init is not a scaled semi-orthogonal matrix.
+    """
+    W1_init, G1_init = np.asarray(W1_init), np.asarray(G1_init)
+    if W1_init.ndim != 2 or W1_init.shape != G1_init.shape:
+        raise ValueError(f"W1_init {W1_init.shape} and G1_init {G1_init.shape} must be 2-D of the same shape")
+    m, d = W1_init.shape
+    _check_rank(K, m, d)
+    eps = initialization_scale(W1_init)
+    U_grad, _, Vt_grad = np.linalg.svd(G1_init, full_matrices=False)
+    U_K, V_K = U_grad[:, :K], Vt_grad[:K].T
+    input_span = np.hstack([V_K, W1_init.T @ U_K])
+    output_span = np.hstack([U_K, W1_init @ V_K])
+    return subspace_from_spans(W1_init, input_span, output_span, eps)
+
+
+# ---------------------------------------------------------------------------
+# Spectral summaries of a matrix
+# ---------------------------------------------------------------------------
+
+
+def effective_rank(M):
+    """Return exp of the entropy of M's normalized singular values (Roy & Vetterli 2007).
+
+    It is 1 for a rank-one matrix and min(m, n) when all singular values are equal.
+    """
+    s = np.linalg.svd(M, compute_uv=False)
+    total = s.sum()
+    if total == 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def top_energy_fraction(M, k):
+    """Return sum of the k largest squared singular values of M over ||M||_F^2 (1.0 for M = 0)."""
+    s = np.linalg.svd(M, compute_uv=False)
+    total = np.sum(s * s)
+    return 1.0 if total == 0 else float(np.sum(s[:k] ** 2) / total)

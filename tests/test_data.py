@@ -86,3 +86,53 @@ def test_semi_orthogonal_is_uniform_in_sign():
     # Without the sign fix on R's diagonal, Q[0, 0] would have a biased sign.
     signs = [np.sign(semi_orthogonal(3, 3, rng=seed)[0, 0]) for seed in range(400)]
     assert abs(np.mean(signs)) < 0.15
+
+
+@pytest.fixture(scope="module")
+def small_mnist1d():
+    from data import load_mnist1d
+    return load_mnist1d(n_samples=500, seed=3)
+
+
+def test_mnist1d_shapes_and_dtypes(small_mnist1d):
+    data = small_mnist1d
+    assert data.X_train.shape == (40, 400) and data.X_test.shape == (40, 100)
+    assert data.Y_train.shape == (10, 400) and data.Y_test.shape == (10, 100)
+    assert data.X_train.dtype == np.float64 and data.labels_train.dtype == np.int64
+    np.testing.assert_array_equal(data.Y_train.argmax(axis=0), data.labels_train)
+    assert set(np.unique(data.labels_train)) == set(range(10))
+    assert data.n_classes == 10
+
+
+def test_mnist1d_default_sizes():
+    from data import load_mnist1d
+    data = load_mnist1d(dtype=np.float32)
+    assert data.X_train.shape == (40, 4000) and data.X_test.shape == (40, 1000)
+    assert data.X_train.dtype == np.float32 and data.Y_train.dtype == np.float32
+
+
+def test_mnist1d_is_deterministic_and_keeps_global_state(small_mnist1d):
+    from data import load_mnist1d
+    np.random.seed(123)
+    expected_next = np.random.random()
+    np.random.seed(123)
+    again = load_mnist1d(n_samples=500, seed=3)
+    assert np.random.random() == expected_next
+    np.testing.assert_array_equal(again.X_train, small_mnist1d.X_train)
+    other = load_mnist1d(n_samples=500, seed=4)
+    assert not np.array_equal(other.X_train, small_mnist1d.X_train)
+
+
+def test_mnist1d_opens_no_socket(monkeypatch, tmp_path):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_mnist1d tried to open a network socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.chdir(tmp_path)  # a stray pickle cache would land here
+    from data import load_mnist1d
+    data = load_mnist1d(n_samples=100, seed=0)
+    assert data.X_train.shape == (40, 80)
+    assert list(tmp_path.iterdir()) == []

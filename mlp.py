@@ -191,6 +191,40 @@ def get_activation(name):
 
 
 # ---------------------------------------------------------------------------
+# Initialization
+# ---------------------------------------------------------------------------
+
+INIT_SCHEMES = ("orthogonal", "he", "xavier")
+
+
+def init_weights(widths, scheme="orthogonal", scale=1.0, rng=None, dtype=np.float64):
+    """Return random weights [W1, ..., WL] for layer widths [n_0, n_1, ..., n_L].
+
+    scheme:
+      "orthogonal": W_l = scale * Q_l with Q_l semi-orthogonal (the theory's
+          small initialization when scale = eps is small);
+      "he": Gaussian with variance 2 / n_{l-1} (He et al. 2015), times scale;
+      "xavier": Gaussian with variance 2 / (n_{l-1} + n_l) (Glorot & Bengio 2010), times scale.
+    """
+    from subspace import semi_orthogonal  # subspace imports nothing from here; kept local for clarity
+
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; expected one of: {', '.join(INIT_SCHEMES)}")
+    if len(widths) < 2 or any(int(n) != n or n < 1 for n in widths):
+        raise ValueError(f"widths must list at least two positive integers, got {widths!r}")
+    rng = np.random.default_rng(rng)
+    weights = []
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        if scheme == "orthogonal":
+            W = semi_orthogonal(n_out, n_in, scale, rng)
+        else:
+            fan = n_in / 2.0 if scheme == "he" else (n_in + n_out) / 2.0
+            W = scale * rng.standard_normal((n_out, n_in)) / math.sqrt(fan)
+        weights.append(W.astype(dtype, copy=False))
+    return weights
+
+
+# ---------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------
 

@@ -205,3 +205,17 @@ class TestBadInput:
     def test_one_dimensional_weight(self):
         with pytest.raises(ValueError, match="2-D"):
             validate_network([np.zeros(4), self.weights[1]], self.X)
+
+
+def test_init_weights_orthogonal_and_gaussian_scales():
+    from mlp import init_weights
+    weights = init_weights([6, 9, 4], "orthogonal", scale=0.1, rng=0)
+    assert [W.shape for W in weights] == [(9, 6), (4, 9)]
+    np.testing.assert_allclose(weights[0].T @ weights[0], 0.01 * np.eye(6), atol=1e-15)
+    np.testing.assert_allclose(weights[1] @ weights[1].T, 0.01 * np.eye(4), atol=1e-15)
+    he = init_weights([400, 300, 10], "he", rng=1)
+    assert np.var(he[0]) == pytest.approx(2 / 400, rel=0.05)
+    xavier = init_weights([400, 300, 10], "xavier", rng=1)
+    assert np.var(xavier[0]) == pytest.approx(2 / 700, rel=0.05)
+    with pytest.raises(ValueError, match="orthogonal"):
+        init_weights([3, 3], "kaiming")

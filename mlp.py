@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from subspace import semi_orthogonal
+
 # ---------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------
@@ -206,8 +208,6 @@ def init_weights(widths, scheme="orthogonal", scale=1.0, rng=None, dtype=np.floa
       "he": Gaussian with variance 2 / n_{l-1} (He et al. 2015), times scale;
       "xavier": Gaussian with variance 2 / (n_{l-1} + n_l) (Glorot & Bengio 2010), times scale.
     """
-    from subspace import semi_orthogonal  # subspace imports nothing from here; kept local for clarity
-
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; expected one of: {', '.join(INIT_SCHEMES)}")
     if len(widths) < 2 or any(int(n) != n or n < 1 for n in widths):

@@ -5,7 +5,8 @@ Notation (samples as columns): X is d x N, W1 is m x d, W2 is K x m.
 Covered here: ``whiten`` (X X^T = I_d), ``check_whitened``,
 ``semi_orthogonal`` (the small initialization W1(0) = eps Q),
 ``invariant_subspace`` (the 2K-dimensional subspace from the initial
-gradient, with its complement) and the spectral summaries
+gradient, with its complement), ``closed_form_subspace`` (the same
+subspace from X, Y, W2 and W1(0) alone) and the spectral summaries
 ``effective_rank`` and ``top_energy_fraction``.
 """
 
@@ -156,6 +157,87 @@ def invariant_subspace(W1_init, G1_init, K):
     U_K, V_K = U_grad[:, :K], Vt_grad[:K].T
     input_span = np.hstack([V_K, W1_init.T @ U_K])
     output_span = np.hstack([U_K, W1_init @ V_K])
+    return subspace_from_spans(W1_init, input_span, output_span, eps)
+
+
+def _require_matrix(name, array, shape=None):
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def _require_full_column_rank(name, span, rtol=1e-8):
+    """Raise ValueError unless ``span`` (columns scaled to unit norm) has full column rank."""
+    norms = np.linalg.norm(span, axis=0)
+    if np.any(norms == 0):
+        raise ValueError(f"{name} has a zero column, so its span is smaller than 2K")
+    s = np.linalg.svd(span / norms, compute_uv=False)
+    if s[-1] <= rtol * s[0]:
+        raise ValueError(f"{name} is rank-deficient (smallest singular value {s[-1]:.3g}, largest "
+                         f"{s[0]:.3g}), so it spans fewer than 2K = {span.shape[1]} dimensions; every "
+                         "class needs samples, W2 must have full row rank, and the data term must not "
+                         "lie in span(W1(0)^T W2^T)")
+
+
+def closed_form_subspace(X, Y, W1_init, W2):
+    """Return the invariant Subspace of W1 built from the data, W2 and W1(0), without a gradient.
+
+    X: (d, N) whitened inputs (X X^T = I_d). Y: (K, N) targets, which fix K.
+    W1_init: (m, d), eps times a semi-orthogonal matrix. W2: (K, m), fixed.
+    For small eps and phi(0) = 0, the residual at initialization is close to
+    -Y, so G1(0) ~ -phi'(0) W2^T Y X^T. Its top-K singular vectors then span
+    span(W2^T) on the output side and span(X Y^T) on the input side, and
+    the spans of ``invariant_subspace`` become
+        S_in  = span(X Y^T) + span(W1_init^T W2^T)   (in R^d)
+        S_out = span(W2^T)  + span(W1_init X Y^T)    (in R^m)
+    Each basis comes from a thin QR of a d x 2K or m x 2K matrix, with no
+    SVD of an m x d matrix.
+
+    For a linear phi the input side S_in equals the gradient-based one to
+    rounding. The output side does too when m <= d. For m > d it differs from
+    the gradient-based S_out by a principal angle of order eps, because
+    W1_init W1_init^T is then a projector rather than the identity. Both
+    output sides still contain every update of a linear network, because
+    each contains span(W2^T).
+
+    NOTE: for phi(0) != 0 (sigmoid, softplus) the residual at initialization
+    is close to phi(0) W2 1 1^T - Y instead, which adds X 1 to the gradient's
+    row space. One-hot labels hide this, because X 1 = X Y^T 1 lies in
+    span(X Y^T). For other targets this function, which does not take phi,
+    misses that direction.
+
+    Raises ValueError on mismatched shapes, 2K >= min(m, d), a W1_init that is
+    not scaled semi-orthogonal, an X that is not whitened, or spans of rank
+    below 2K.
+    """
+    X = _require_matrix("X", X)
+    d, n_samples = X.shape
+    Y = _require_matrix("Y", Y)
+    if Y.shape[1] != n_samples:
+        raise ValueError(f"X has {n_samples} samples (columns) but Y has {Y.shape[1]}")
+    K = Y.shape[0]
+    W1_init = _require_matrix("W1_init", W1_init)
+    if W1_init.shape[1] != d:
+        raise ValueError(f"W1_init has shape {W1_init.shape}, so it expects {W1_init.shape[1]} "
+                         f"features, but X has d = {d} rows")
+    m = W1_init.shape[0]
+    W2 = _require_matrix("W2", W2, shape=(K, m))
+    _check_rank(K, m, d)
+    eps = initialization_scale(W1_init)
+    # Without X X^T = I the gradient's row space picks up X X^T W1(0)^T W2^T
+    # instead of W1(0)^T W2^T, and the invariance argument no longer holds.
+    check_whitened(X)
+
+    data_term = X @ Y.T                                  # d x K
+    input_span = np.hstack([data_term, W1_init.T @ W2.T / eps])
+    output_span = np.hstack([W2.T, W1_init @ data_term / eps])
+    _require_full_column_rank("the input span [X Y^T, W1_init^T W2^T]", input_span)
+    _require_full_column_rank("the output span [W2^T, W1_init X Y^T]", output_span)
     return subspace_from_spans(W1_init, input_span, output_span, eps)
 
 

@@ -1,50 +1,188 @@
-"""Main job: train the theory's two-layer network once and show the low-rank update.
+"""Main job: run every experiment script and write results/REPORT.md.
 
-Trains W1 of f(X) = W2 phi(W1 X) by full-batch gradient descent from a small
-semi-orthogonal initialization on orthogonal synthetic data (W2 fixed), and
-prints the leading singular values of W1 - W1(0) before and after. With a
-smooth activation only about 2K of them move away from 0.
+Each claim of Xu et al. (arXiv:2602.06208) is checked by one script in
+experiments/. This runs them one after another, each in its own Python
+process, so a crash in one does not stop the others. A script writes into a
+fresh temporary folder that replaces ``results/<script>/`` only when the
+script succeeds, and every file is written under a temporary name and then
+renamed. An interrupted run therefore leaves the previous complete outputs
+in place, and rerunning regenerates everything: no step is skipped because
+its output already exists.
 
-NOTE: this is the core's placeholder for the full reproduction, which will
-run every experiment script and write results/REPORT.md.
+The report has one section per claim (claim, prediction, measurement,
+verdict, figure, command) and ends with the machine, library versions and
+total time. The process exits with status 1 if any script failed.
 """
 
+import os
+import platform
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+from experiments.claims import CLAIMS  # noqa: E402
+from experiments.common import RESULTS_DIR, _atomic_write, make_parser, read_json  # noqa: E402
 
-from data import orthogonal_data  # noqa: E402
-from experiments.common import format_table, make_parser  # noqa: E402
-from gd import GradientDescent, train  # noqa: E402
-from subspace import semi_orthogonal  # noqa: E402
+# Seconds each script took on the development machine (2 cores), used only
+# for the progress line's estimate of the time left.
+EXPECTED_SECONDS = {"default": 60.0, "quick": 6.0}
 
-D, M, K, EPS, ETA, STEPS = 30, 60, 3, 1e-2, 0.5, 3000
-ACTIVATIONS = ("linear", "tanh", "silu", "relu")
+
+def run_script(claim, out_dir, quick, seed, timeout):
+    """Run one experiment script into ``out_dir``; return (ok, seconds, error_text)."""
+    final = out_dir / claim.script
+    for leftover in out_dir.glob(f".{claim.script}.partial-*"):  # from an interrupted run
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = out_dir / f".{claim.script}.partial-{os.getpid()}"
+    command = [sys.executable, str(Path(__file__).with_name(f"{claim.script}.py")),
+               "--out", str(staging), "--seed", str(seed), *claim.extra_args]
+    if quick:
+        command.append("--quick")
+    start = time.perf_counter()
+    env = dict(os.environ, MPLBACKEND="Agg")
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        shutil.rmtree(staging, ignore_errors=True)
+        return False, time.perf_counter() - start, f"timed out after {timeout} s"
+    seconds = time.perf_counter() - start
+    log_text = finished.stdout + finished.stderr
+    if finished.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = "\n".join(log_text.strip().splitlines()[-15:])
+        return False, seconds, f"exit status {finished.returncode}:\n{tail}"
+    (staging / "log.txt").write_text(log_text)
+    # Swap the finished folder in: rename the old one aside, rename the new one in, delete the old.
+    retired = out_dir / f".{claim.script}.old"
+    shutil.rmtree(retired, ignore_errors=True)
+    if final.exists():
+        final.rename(retired)
+    staging.rename(final)
+    shutil.rmtree(retired, ignore_errors=True)
+    return True, seconds, ""
+
+
+def command_for(claim, quick):
+    """Return the shell command that regenerates one claim's outputs."""
+    parts = ["python", f"experiments/{claim.script}.py", *claim.extra_args]
+    if quick:
+        parts.append("--quick")
+    return " ".join(parts)
+
+
+def claim_section(claim, result, out_dir, quick):
+    """Return the Markdown section of one claim."""
+    lines = [f"## {claim.title}", "", f"**Claim.** {claim.claim}", "",
+             f"**Prediction.** {claim.prediction}", ""]
+    if result is None:
+        lines += ["**Status: not run** (the run stopped before this claim).", ""]
+        return "\n".join(lines)
+    ok, seconds, error = result
+    if not ok:
+        lines += ["**Status: FAILED.** The script did not finish:", "", "```", error, "```", ""]
+    else:
+        metrics = read_json(out_dir / claim.script / "metrics.json")
+        try:
+            measured, verdict = claim.summarize(metrics)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            # A script whose metrics.json lacks a key the summary reads: report it, keep going.
+            measured = f"(metrics.json could not be summarized: {type(error).__name__}: {error})"
+            verdict = "unknown"
+        lines += [f"**Measured** ({seconds:.1f} s):", "", measured, "", f"**Verdict: {verdict}.**", ""]
+        for figure in claim.figures:
+            lines += [f"![{claim.title}]({claim.script}/{figure})", ""]
+    lines += ["Regenerate with:", "", "```", command_for(claim, quick), "```", ""]
+    return "\n".join(lines)
+
+
+def machine_section(total_seconds, quick):
+    """Return the Markdown section on machine, versions and total time."""
+    import matplotlib
+    import numpy
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return "\n".join([
+        "## Machine", "",
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
+        f"- OS: {platform.platform()}",
+        f"- Python {platform.python_version()}, NumPy {numpy.__version__}, Matplotlib {matplotlib.__version__}",
+        f"- Mode: {'--quick (small sizes)' if quick else 'default settings'}",
+        f"- Total time: {total_seconds:.1f} s",
+        ""])
+
+
+def write_report(path, claims, results, out_dir, quick, total_seconds, finished):
+    """Write REPORT.md atomically; ``results`` maps a claim's script to its (ok, seconds, error)."""
+    header = ["# Reproduction report", "",
+              "Xu, Yaras, Asato, Qu, Balzano, \"Emergent Low-Rank Training Dynamics in MLPs with "
+              "Smooth Activations\" (arXiv:2602.06208), reproduced by `experiments/reproduce.py`.", ""]
+    if not finished:
+        header += ["**This report is incomplete: the run is still going or was interrupted.**", ""]
+    failed = [c.script for c in claims if c.script in results and not results[c.script][0]]
+    if failed:
+        header += [f"**Failed scripts: {', '.join(failed)}.**", ""]
+    body = [claim_section(c, results.get(c.script), out_dir, quick) for c in claims]
+    text = "\n".join(header + body + [machine_section(total_seconds, quick)])
+
+    def write(tmp):
+        Path(tmp).write_text(text)
+    _atomic_write(path, write)
 
 
 def main(argv=None):
-    parser = make_parser(__doc__.splitlines()[0], "reproduce")
+    parser = make_parser(__doc__.splitlines()[0], "")
+    parser.set_defaults(out=RESULTS_DIR)
+    parser.add_argument("--only", default="",
+                        help="comma-separated script names to run (default: all)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per script")
     args = parser.parse_args(argv)
-    steps = 300 if args.quick else STEPS
-    rows = []
-    for activation in ACTIVATIONS:
-        rng = np.random.default_rng(args.seed)
-        X, Y, _ = orthogonal_data(D, K, rng)
-        W1 = semi_orthogonal(M, D, EPS, rng)
-        W2 = semi_orthogonal(K, M, 1.0, rng)
-        W1_init = W1.copy()
-        history = train([W1, W2], X, Y, activation, GradientDescent(ETA, frozen=[1]), steps)
-        moved = np.linalg.svd(W1 - W1_init, compute_uv=False)
-        rows.append({"activation": activation, "final loss": history.loss[-1],
-                     **{f"s{i + 1}": moved[i] for i in range(2 * K + 1)}})
-    print(f"Singular values of W1(T) - W1(0) after {steps} GD steps "
-          f"(d={D}, m={M}, K={K}, eps={EPS}, eta={ETA}):")
-    print(format_table(rows, ["activation", "final loss"] + [f"s{i + 1}" for i in range(2 * K + 1)]))
-    return rows
+
+    claims = CLAIMS
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(wanted) - {c.script for c in CLAIMS})
+        if unknown:
+            parser.error(f"unknown script(s) {unknown}; choose from {[c.script for c in CLAIMS]}")
+        claims = [c for c in CLAIMS if c.script in wanted]
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = out_dir / "REPORT.md"
+    results = {}
+    start = time.perf_counter()
+    per_script = EXPECTED_SECONDS["quick" if args.quick else "default"]
+    for index, claim in enumerate(claims, start=1):
+        elapsed = time.perf_counter() - start
+        done = index - 1
+        average = elapsed / done if done else per_script
+        print(f"[{index}/{len(claims)}] {claim.script}: {claim.title}  "
+              f"(elapsed {elapsed:.0f} s, about {average * (len(claims) - done):.0f} s left)", flush=True)
+        results[claim.script] = run_script(claim, out_dir, args.quick, args.seed, args.timeout)
+        ok, seconds, error = results[claim.script]
+        print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f} s" + ("" if ok else f": {error}"),
+              flush=True)
+        write_report(report, claims, results, out_dir, args.quick, time.perf_counter() - start, False)
+
+    total = time.perf_counter() - start
+    write_report(report, claims, results, out_dir, args.quick, total, True)
+    failed = [name for name, (ok, _, _) in results.items() if not ok]
+    print(f"Report written to {report} ({total:.0f} s).")
+    if failed:
+        print(f"Failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

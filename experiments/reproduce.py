@@ -33,11 +33,13 @@ EXPECTED_SECONDS = {"default": 60.0, "quick": 6.0}
 
 
 def run_script(claim, out_dir, quick, seed, timeout):
-    """Run one experiment script into ``out_dir``; return (ok, seconds, error_text)."""
-    final = out_dir / claim.script
-    for leftover in out_dir.glob(f".{claim.script}.partial-*"):  # from an interrupted run
+    """Run one claim's script into ``out_dir / claim.folder``; return (ok, seconds, error_text)."""
+    final = out_dir / claim.folder
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stem = claim.folder.replace("/", "_")
+    for leftover in out_dir.glob(f".{stem}.partial-*"):  # from an interrupted run
         shutil.rmtree(leftover, ignore_errors=True)
-    staging = out_dir / f".{claim.script}.partial-{os.getpid()}"
+    staging = out_dir / f".{stem}.partial-{os.getpid()}"
     command = [sys.executable, str(Path(__file__).with_name(f"{claim.script}.py")),
                "--out", str(staging), "--seed", str(seed), *claim.extra_args]
     if quick:
@@ -57,7 +59,7 @@ def run_script(claim, out_dir, quick, seed, timeout):
         return False, seconds, f"exit status {finished.returncode}:\n{tail}"
     (staging / "log.txt").write_text(log_text)
     # Swap the finished folder in: rename the old one aside, rename the new one in, delete the old.
-    retired = out_dir / f".{claim.script}.old"
+    retired = out_dir / f".{stem}.old"
     shutil.rmtree(retired, ignore_errors=True)
     if final.exists():
         final.rename(retired)
@@ -85,7 +87,7 @@ def claim_section(claim, result, out_dir, quick):
     if not ok:
         lines += ["**Status: FAILED.** The script did not finish:", "", "```", error, "```", ""]
     else:
-        metrics = read_json(out_dir / claim.script / "metrics.json")
+        metrics = read_json(out_dir / claim.folder / "metrics.json")
         try:
             measured, verdict = claim.summarize(metrics)
         except (KeyError, TypeError, ValueError, IndexError) as error:
@@ -94,7 +96,7 @@ def claim_section(claim, result, out_dir, quick):
             verdict = "unknown"
         lines += [f"**Measured** ({seconds:.1f} s):", "", measured, "", f"**Verdict: {verdict}.**", ""]
         for figure in claim.figures:
-            lines += [f"![{claim.title}]({claim.script}/{figure})", ""]
+            lines += [f"![{claim.title}]({claim.folder}/{figure})", ""]
     lines += ["Regenerate with:", "", "```", command_for(claim, quick), "```", ""]
     return "\n".join(lines)
 
@@ -123,16 +125,16 @@ def machine_section(total_seconds, quick):
 
 
 def write_report(path, claims, results, out_dir, quick, total_seconds, finished):
-    """Write REPORT.md atomically; ``results`` maps a claim's script to its (ok, seconds, error)."""
+    """Write REPORT.md atomically; ``results`` maps a claim's folder to its (ok, seconds, error)."""
     header = ["# Reproduction report", "",
               "Xu, Yaras, Asato, Qu, Balzano, \"Emergent Low-Rank Training Dynamics in MLPs with "
               "Smooth Activations\" (arXiv:2602.06208), reproduced by `experiments/reproduce.py`.", ""]
     if not finished:
         header += ["**This report is incomplete: the run is still going or was interrupted.**", ""]
-    failed = [c.script for c in claims if c.script in results and not results[c.script][0]]
+    failed = [c.folder for c in claims if c.folder in results and not results[c.folder][0]]
     if failed:
         header += [f"**Failed scripts: {', '.join(failed)}.**", ""]
-    body = [claim_section(c, results.get(c.script), out_dir, quick) for c in claims]
+    body = [claim_section(c, results.get(c.folder), out_dir, quick) for c in claims]
     text = "\n".join(header + body + [machine_section(total_seconds, quick)])
 
     def write(tmp):
@@ -153,7 +155,7 @@ def main(argv=None):
         wanted = [name.strip() for name in args.only.split(",") if name.strip()]
         unknown = sorted(set(wanted) - {c.script for c in CLAIMS})
         if unknown:
-            parser.error(f"unknown script(s) {unknown}; choose from {[c.script for c in CLAIMS]}")
+            parser.error(f"unknown script(s) {unknown}; choose from {sorted({c.script for c in CLAIMS})}")
         claims = [c for c in CLAIMS if c.script in wanted]
 
     out_dir = Path(args.out)
@@ -166,10 +168,10 @@ def main(argv=None):
         elapsed = time.perf_counter() - start
         done = index - 1
         average = elapsed / done if done else per_script
-        print(f"[{index}/{len(claims)}] {claim.script}: {claim.title}  "
+        print(f"[{index}/{len(claims)}] {claim.folder}: {claim.title}  "
               f"(elapsed {elapsed:.0f} s, about {average * (len(claims) - done):.0f} s left)", flush=True)
-        results[claim.script] = run_script(claim, out_dir, args.quick, args.seed, args.timeout)
-        ok, seconds, error = results[claim.script]
+        results[claim.folder] = run_script(claim, out_dir, args.quick, args.seed, args.timeout)
+        ok, seconds, error = results[claim.folder]
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f} s" + ("" if ok else f": {error}"),
               flush=True)
         write_report(report, claims, results, out_dir, args.quick, time.perf_counter() - start, False)

@@ -28,15 +28,15 @@ def test_quick_run_succeeds(quick_run):
     assert status == 0
 
 
-@pytest.mark.parametrize("claim", CLAIMS, ids=[c.script for c in CLAIMS])
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.folder for c in CLAIMS])
 def test_quick_run_writes_every_claim(quick_run, claim):
     out, _ = quick_run
     report = (out / "REPORT.md").read_text()
     assert f"## {claim.title}" in report
     for figure in claim.figures:
-        assert (out / claim.script / figure).stat().st_size > 1000
-        assert f"({claim.script}/{figure})" in report
-    read_json(out / claim.script / "metrics.json")
+        assert (out / claim.folder / figure).stat().st_size > 1000
+        assert f"({claim.folder}/{figure})" in report
+    read_json(out / claim.folder / "metrics.json")
     section = report.split(f"## {claim.title}")[1].split("\n## ")[0]
     assert "**Verdict: holds" in section or "**Verdict: does not hold" in section
     assert "FAILED" not in section
@@ -60,7 +60,7 @@ def test_failed_script_is_reported_and_others_run(tmp_path, monkeypatch):
     assert status == 1
     assert "Failed scripts: no_such_script" in report
     assert "**Status: FAILED.**" in report
-    assert (tmp_path / CLAIMS[0].script / "metrics.json").exists()
+    assert (tmp_path / CLAIMS[0].folder / "metrics.json").exists()
 
 
 def test_unknown_only_name_is_rejected(tmp_path):
@@ -78,15 +78,15 @@ def test_interrupted_run_recovers_on_rerun(tmp_path):
             break
     os.killpg(process.pid, signal.SIGKILL)  # the script and its child, as a terminal's kill would
     process.wait()
-    first = tmp_path / CLAIMS[0].script / "metrics.json"
+    first = tmp_path / CLAIMS[0].folder / "metrics.json"
     assert first.exists()
-    assert not (tmp_path / CLAIMS[1].script).exists()  # the unfinished script left no final folder
+    assert not (tmp_path / CLAIMS[1].folder).exists()  # the unfinished script left no final folder
     assert "incomplete" in (tmp_path / "REPORT.md").read_text()
 
     assert subprocess.run(command, capture_output=True).returncode == 0
     report = (tmp_path / "REPORT.md").read_text()
     assert "incomplete" not in report
     for claim in CLAIMS[:2]:
-        assert (tmp_path / claim.script / "metrics.json").exists()
+        assert (tmp_path / claim.folder / "metrics.json").exists()
         assert "**Verdict:" in report.split(f"## {claim.title}")[1].split("\n## ")[0]
     assert not list(tmp_path.glob(".*"))

@@ -23,6 +23,9 @@ class Claim:
     summarize: Callable[[dict], tuple]
     extra_args: tuple = field(default_factory=tuple)
     output: str = ""  # folder under results/; defaults to the script name
+    # Seconds with default settings and with --quick, measured by reproduce.py on a
+    # 2-core machine; used only to estimate the time left in the progress line.
+    expected_seconds: tuple = (60.0, 6.0)
 
     @property
     def folder(self):
@@ -241,6 +244,7 @@ BEYOND_PREDICTION = ("With a smooth activation the first layer's update stays co
 CLAIMS = [
     Claim(
         script="deep_singular_values",
+        expected_seconds=(4.0, 4.0),
         title="Low-rank first-layer updates in a deep smooth MLP (Figure 1)",
         claim=("In a 4-layer MLP with a smooth activation, all layers trained by gradient descent from "
                "a small orthogonal initialization, only a few singular values of each weight matrix "
@@ -252,6 +256,7 @@ CLAIMS = [
     ),
     Claim(
         script="two_layer_subspace",
+        expected_seconds=(7.0, 4.0),
         title="Invariant subspace of the two-layer network (Theorem 3.5)",
         claim=("Training W1 of W2 phi(W1 X) by gradient descent from a small semi-orthogonal "
                "W1(0) = eps Q, with W2 fixed and X whitened, changes W1 only inside a "
@@ -266,6 +271,7 @@ CLAIMS = [
     ),
     Claim(
         script="gradient_rank",
+        expected_seconds=(6.0, 3.0),
         title="Small (K+1)-st gradient singular value (Assumption 3.4)",
         claim=("For a smooth activation the gradient of W1 stays approximately rank K for the whole "
                "run, because the network stays close to its linearization."),
@@ -276,6 +282,7 @@ CLAIMS = [
     ),
     Claim(
         script="smoothness",
+        expected_seconds=(3.0, 2.0),
         title="Smoothness against ReLU (Appendix B)",
         claim=("The low-rank structure comes from smoothness: as eps shrinks, phi' of a smooth "
                "activation approaches a constant on the pre-activations and the gradient becomes "
@@ -289,6 +296,7 @@ CLAIMS = [
     Claim(
         script="beyond_theory",
         output="beyond_theory/synthetic",
+        expected_seconds=(8.0, 2.0),
         title="Beyond the theory, on synthetic data (Section 4)",
         claim=BEYOND_CLAIM,
         prediction=BEYOND_PREDICTION,
@@ -299,6 +307,7 @@ CLAIMS = [
     Claim(
         script="beyond_theory",
         output="beyond_theory/mnist1d",
+        expected_seconds=(22.0, 5.0),
         title="Beyond the theory, on MNIST-1D (Section 4)",
         claim=BEYOND_CLAIM,
         prediction=(BEYOND_PREDICTION + " On MNIST-1D (d = 40, K = 10) the top 2K = 20 directions are "
@@ -310,6 +319,7 @@ CLAIMS = [
     ),
     Claim(
         script="lowrank_classification",
+        expected_seconds=(27.0, 3.0),
         title="Low-rank MLP matches the full MLP (Section 5)",
         claim=("An MLP whose hidden layers are rank-2K factors U S V^T, initialized inside each layer's "
                "invariant subspace, reaches the test accuracy of the full MLP with far fewer trained "
@@ -322,6 +332,7 @@ CLAIMS = [
     ),
     Claim(
         script="lowrank_ablations",
+        expected_seconds=(84.0, 4.0),
         title="Ablations of the low-rank MLP (Appendix F)",
         claim=("The subspace initialization matters: at equal rank and budget it beats random "
                "orthonormal factors and a plain A B^T factorization, and the rank, the initial scale "

@@ -27,11 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.claims import CLAIMS  # noqa: E402
 from experiments.common import RESULTS_DIR, _atomic_write, make_parser, read_json  # noqa: E402
 
-# Seconds each script took on the development machine (2 cores), used only
-# for the progress line's estimate of the time left.
-EXPECTED_SECONDS = {"default": 60.0, "quick": 6.0}
-
-
 def run_script(claim, out_dir, quick, seed, timeout):
     """Run one claim's script into ``out_dir / claim.folder``; return (ok, seconds, error_text)."""
     final = out_dir / claim.folder
@@ -163,13 +158,14 @@ def main(argv=None):
     report = out_dir / "REPORT.md"
     results = {}
     start = time.perf_counter()
-    per_script = EXPECTED_SECONDS["quick" if args.quick else "default"]
+    expected = [claim.expected_seconds[1 if args.quick else 0] for claim in claims]
     for index, claim in enumerate(claims, start=1):
         elapsed = time.perf_counter() - start
-        done = index - 1
-        average = elapsed / done if done else per_script
+        # Scale the expected time of what is left by how fast this machine was so far.
+        speed = elapsed / sum(expected[:index - 1]) if index > 1 else 1.0
+        left = speed * sum(expected[index - 1:])
         print(f"[{index}/{len(claims)}] {claim.folder}: {claim.title}  "
-              f"(elapsed {elapsed:.0f} s, about {average * (len(claims) - done):.0f} s left)", flush=True)
+              f"(elapsed {elapsed:.0f} s, about {left:.0f} s left)", flush=True)
         results[claim.folder] = run_script(claim, out_dir, args.quick, args.seed, args.timeout)
         ok, seconds, error = results[claim.folder]
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f} s" + ("" if ok else f": {error}"),

@@ -1,4 +1,4 @@
-"""The paper's claims, the script that checks each, and how its metrics become a verdict.
+"""The claims of Xu et al. (arXiv:2602.06208), the script that checks each, and their verdicts.
 
 Used by ``reproduce.py`` to write REPORT.md. Each ``Claim`` names its script
 in experiments/, the figures that script writes, and a ``summarize``
@@ -13,7 +13,7 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper and the script that measures it."""
+    """One claim of Xu et al. (arXiv:2602.06208) and the script that measures it."""
 
     script: str
     title: str

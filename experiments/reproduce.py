@@ -27,14 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.claims import CLAIMS  # noqa: E402
 from experiments.common import RESULTS_DIR, _atomic_write, make_parser, read_json  # noqa: E402
 
+
 def run_script(claim, out_dir, quick, seed, timeout):
     """Run one claim's script into ``out_dir / claim.folder``; return (ok, seconds, error_text)."""
     final = out_dir / claim.folder
     final.parent.mkdir(parents=True, exist_ok=True)
     stem = claim.folder.replace("/", "_")
+    retired = out_dir / f".{stem}.old"
+    if retired.exists() and not final.exists():  # a run killed in the middle of the swap below
+        retired.rename(final)
     for leftover in out_dir.glob(f".{stem}.partial-*"):  # from an interrupted run
         shutil.rmtree(leftover, ignore_errors=True)
     staging = out_dir / f".{stem}.partial-{os.getpid()}"
+
     command = [sys.executable, str(Path(__file__).with_name(f"{claim.script}.py")),
                "--out", str(staging), "--seed", str(seed), *claim.extra_args]
     if quick:
@@ -47,6 +52,7 @@ def run_script(claim, out_dir, quick, seed, timeout):
         shutil.rmtree(staging, ignore_errors=True)
         return False, time.perf_counter() - start, f"timed out after {timeout} s"
     seconds = time.perf_counter() - start
+
     log_text = finished.stdout + finished.stderr
     if finished.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -54,7 +60,6 @@ def run_script(claim, out_dir, quick, seed, timeout):
         return False, seconds, f"exit status {finished.returncode}:\n{tail}"
     (staging / "log.txt").write_text(log_text)
     # Swap the finished folder in: rename the old one aside, rename the new one in, delete the old.
-    retired = out_dir / f".{stem}.old"
     shutil.rmtree(retired, ignore_errors=True)
     if final.exists():
         final.rename(retired)
@@ -82,11 +87,11 @@ def claim_section(claim, result, out_dir, quick):
     if not ok:
         lines += ["**Status: FAILED.** The script did not finish:", "", "```", error, "```", ""]
     else:
-        metrics = read_json(out_dir / claim.folder / "metrics.json")
         try:
+            metrics = read_json(out_dir / claim.folder / "metrics.json")
             measured, verdict = claim.summarize(metrics)
-        except (KeyError, TypeError, ValueError, IndexError) as error:
-            # A script whose metrics.json lacks a key the summary reads: report it, keep going.
+        except (OSError, KeyError, TypeError, ValueError, IndexError) as error:
+            # A missing metrics.json, or one without a key the summary reads: report it, keep going.
             measured = f"(metrics.json could not be summarized: {type(error).__name__}: {error})"
             verdict = "unknown"
         lines += [f"**Measured** ({seconds:.1f} s):", "", measured, "", f"**Verdict: {verdict}.**", ""]
@@ -147,11 +152,11 @@ def main(argv=None):
 
     claims = CLAIMS
     if args.only:
-        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
-        unknown = sorted(set(wanted) - {c.script for c in CLAIMS})
+        requested = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(requested) - {c.script for c in CLAIMS})
         if unknown:
             parser.error(f"unknown script(s) {unknown}; choose from {sorted({c.script for c in CLAIMS})}")
-        claims = [c for c in CLAIMS if c.script in wanted]
+        claims = [c for c in CLAIMS if c.script in requested]
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 # Two entry points, each doing all set-up on a fresh machine with Python 3:
 #   make run    create .venv, install requirements, run every experiment into results/
+#   make quick  the same with small sizes, into results/quick/
 #   make test   create .venv, install requirements, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,7 @@ run: $(VENV)/.installed
 	$(PY) experiments/reproduce.py
 
 quick: $(VENV)/.installed
-	$(PY) experiments/reproduce.py --quick
+	$(PY) experiments/reproduce.py --quick --out results/quick
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -58,6 +58,8 @@ def semi_orthogonal(m, d, eps=1.0, rng=None, dtype=np.float64):
     """
     if not (int(m) == m and int(d) == d and m > 0 and d > 0):
         raise ValueError(f"m and d must be positive integers, got m={m!r}, d={d!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive finite scale, got {eps!r}")
     rng = np.random.default_rng(rng)
     big, small = max(m, d), min(m, d)
     Q, R = np.linalg.qr(rng.standard_normal((big, small)))

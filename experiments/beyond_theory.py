@@ -91,6 +91,8 @@ if __name__ == "__main__":
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import mlp  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -101,6 +103,7 @@ from experiments.common import (  # noqa: E402
     make_parser,
     prepare_output,
     read_json,
+    run_cli,
     save_figure,
     save_npz,
     setup_logging,
@@ -491,7 +494,7 @@ def make_beyond_parser():
     parser = make_parser(__doc__.splitlines()[0], "beyond_theory")
     parser.add_argument("--data", choices=tuple(DEFAULTS), default="synthetic",
                         help="synthetic orthogonal data or MNIST-1D. It sets the defaults of the flags below")
-    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS),
+    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS), choices=tuple(mlp.ACTIVATIONS),
                         help="activations to compare (mlp.ACTIVATIONS names)")
     parser.add_argument("--depths", nargs="+", type=int, default=list(DEPTHS),
                         help="depths (number of weight matrices) of the deeper variants")
@@ -586,4 +589,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

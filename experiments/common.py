@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,16 +24,40 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "results"
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Append "(default: ...)" to a flag's help unless the help already states its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def make_parser(description, name):
     """Return an ArgumentParser with the flags every script shares: --out, --seed, --quick."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / name,
                         help="folder for the figure, metrics.json and arrays")
     parser.add_argument("--seed", type=int, default=0, help="random seed for data and initialization")
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer steps, for a fast check (seconds)")
+                        help="use smaller sizes and fewer steps, for a check that takes seconds")
     return parser
+
+
+def run_cli(main):
+    """Call ``main()`` and turn an input or divergence error into a one-line message and exit status 2.
+
+    Scripts raise ValueError for invalid settings, FileNotFoundError for
+    missing data files and gd.DivergenceError (a FloatingPointError) for a
+    learning rate that diverges. A traceback would bury the message, so only
+    the message is printed. Other exceptions still show their traceback.
+    """
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def setup_logging(verbose=True):

@@ -50,6 +50,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import mlp  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -58,6 +60,7 @@ from experiments.common import (  # noqa: E402
     format_table,
     make_parser,
     prepare_output,
+    run_cli,
     save_figure,
     save_npz,
     setup_logging,
@@ -183,7 +186,7 @@ def plot(out, config, activations):
 
 def main(argv=None):
     parser = make_parser(__doc__.splitlines()[0], "deep_singular_values")
-    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS),
+    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS), choices=tuple(mlp.ACTIVATIONS),
                         help="activations to compare (mlp.ACTIVATIONS names)")
     parser.add_argument("--d", type=int, default=D, help="input dimension, also the number of samples N")
     parser.add_argument("--width", type=int, default=WIDTH, help="width of every hidden layer")
@@ -244,4 +247,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

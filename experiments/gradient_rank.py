@@ -31,6 +31,7 @@ from experiments.common import (  # noqa: E402
     plt,
     prepare_output,
     read_json,
+    run_cli,
     save_figure,
     save_npz,
     write_json,
@@ -170,4 +171,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

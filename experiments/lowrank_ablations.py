@@ -61,6 +61,7 @@ from experiments.common import (  # noqa: E402
     plt,
     prepare_output,
     read_json,
+    run_cli,
     save_figure,
     save_npz,
     setup_logging,
@@ -258,4 +259,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

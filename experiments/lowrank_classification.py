@@ -48,6 +48,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import mlp  # noqa: E402
+
 # One BLAS thread unless the caller sets one. With layers of width 256 and
 # batches of 128 each product is a few MFLOP, too small to gain much from
 # threads. When other jobs shared the 2 cores, OpenBLAS threads waiting on
@@ -65,6 +67,7 @@ from experiments.common import (  # noqa: E402
     plt,
     prepare_output,
     read_json,
+    run_cli,
     save_figure,
     save_npz,
     setup_logging,
@@ -115,7 +118,7 @@ def add_training_flags(parser):
                         help="number of seeds, starting at --seed")
     parser.add_argument("--hidden", type=int, default=HIDDEN, help="width of each hidden layer")
     parser.add_argument("--depth", type=int, default=DEPTH, help="number of weight matrices")
-    parser.add_argument("--activation", default=ACTIVATION,
+    parser.add_argument("--activation", default=ACTIVATION, choices=tuple(mlp.ACTIVATIONS),
                         help="hidden activation, e.g. tanh, silu, gelu (see mlp.ACTIVATIONS)")
     parser.add_argument("--eps", type=float, default=EPS, help="scale of the orthogonal initialization")
     parser.add_argument("--eta", type=float, default=ETA, help="Adam learning rate")
@@ -328,4 +331,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.claims import CLAIMS  # noqa: E402
-from experiments.common import RESULTS_DIR, _atomic_write, make_parser, read_json  # noqa: E402
+from experiments.common import REPO_ROOT, RESULTS_DIR, _atomic_write, make_parser, read_json  # noqa: E402
 
 
 def run_script(claim, out_dir, quick, seed, timeout):
@@ -68,15 +68,21 @@ def run_script(claim, out_dir, quick, seed, timeout):
     return True, seconds, ""
 
 
-def command_for(claim, quick):
-    """Return the shell command that regenerates one claim's outputs."""
-    parts = ["python", f"experiments/{claim.script}.py", *claim.extra_args]
+def command_for(claim, out_dir, quick, seed):
+    """Return the shell command, run from the repository root, that regenerates one claim's outputs."""
+    out = out_dir / claim.folder
+    try:
+        out = out.resolve().relative_to(REPO_ROOT)
+    except ValueError:
+        pass  # a folder outside the repository keeps its absolute path
+    parts = [".venv/bin/python", f"experiments/{claim.script}.py", *claim.extra_args,
+             "--seed", str(seed), "--out", str(out)]
     if quick:
         parts.append("--quick")
     return " ".join(parts)
 
 
-def claim_section(claim, result, out_dir, quick):
+def claim_section(claim, result, out_dir, quick, seed):
     """Return the Markdown section of one claim."""
     lines = [f"## {claim.title}", "", f"**Claim.** {claim.claim}", "",
              f"**Prediction.** {claim.prediction}", ""]
@@ -97,7 +103,7 @@ def claim_section(claim, result, out_dir, quick):
         lines += [f"**Measured** ({seconds:.1f} s):", "", measured, "", f"**Verdict: {verdict}.**", ""]
         for figure in claim.figures:
             lines += [f"![{claim.title}]({claim.folder}/{figure})", ""]
-    lines += ["Regenerate with:", "", "```", command_for(claim, quick), "```", ""]
+    lines += ["Regenerate with:", "", "```", command_for(claim, out_dir, quick, seed), "```", ""]
     return "\n".join(lines)
 
 
@@ -118,23 +124,27 @@ def machine_section(total_seconds, quick):
         "## Machine", "",
         f"- CPU: {cpu}, {os.cpu_count()} logical cores",
         f"- OS: {platform.platform()}",
-        f"- Python {platform.python_version()}, NumPy {numpy.__version__}, Matplotlib {matplotlib.__version__}",
+        f"- Python {platform.python_version()}, NumPy {numpy.__version__}, "
+        f"Matplotlib {matplotlib.__version__}",
         f"- Mode: {'--quick (small sizes)' if quick else 'default settings'}",
         f"- Total time: {total_seconds:.1f} s",
         ""])
 
 
-def write_report(path, claims, results, out_dir, quick, total_seconds, finished):
+def write_report(path, claims, results, out_dir, quick, seed, total_seconds, finished):
     """Write REPORT.md atomically; ``results`` maps a claim's folder to its (ok, seconds, error)."""
     header = ["# Reproduction report", "",
               "Xu, Yaras, Asato, Qu, Balzano, \"Emergent Low-Rank Training Dynamics in MLPs with "
               "Smooth Activations\" (arXiv:2602.06208), reproduced by `experiments/reproduce.py`.", ""]
+    if quick:
+        header += ["**Quick mode:** small sizes and few steps, to check that everything runs. Verdicts "
+                   "can differ from those of the default settings, which are the ones that count.", ""]
     if not finished:
         header += ["**This report is incomplete: the run is still going or was interrupted.**", ""]
     failed = [c.folder for c in claims if c.folder in results and not results[c.folder][0]]
     if failed:
         header += [f"**Failed scripts: {', '.join(failed)}.**", ""]
-    body = [claim_section(c, results.get(c.folder), out_dir, quick) for c in claims]
+    body = [claim_section(c, results.get(c.folder), out_dir, quick, seed) for c in claims]
     text = "\n".join(header + body + [machine_section(total_seconds, quick)])
 
     def write(tmp):
@@ -145,18 +155,22 @@ def write_report(path, claims, results, out_dir, quick, total_seconds, finished)
 def main(argv=None):
     parser = make_parser(__doc__.splitlines()[0], "")
     parser.set_defaults(out=RESULTS_DIR)
+    for action in parser._actions:
+        if action.dest == "out":
+            action.help = "folder for REPORT.md and one subfolder per claim"
     parser.add_argument("--only", default="",
-                        help="comma-separated script names to run (default: all)")
+                        help="comma-separated script or output-folder names to run (default: all)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per script")
     args = parser.parse_args(argv)
 
     claims = CLAIMS
     if args.only:
         requested = [name.strip() for name in args.only.split(",") if name.strip()]
-        unknown = sorted(set(requested) - {c.script for c in CLAIMS})
+        names = {c.script for c in CLAIMS} | {c.folder for c in CLAIMS}
+        unknown = sorted(set(requested) - names)
         if unknown:
-            parser.error(f"unknown script(s) {unknown}; choose from {sorted({c.script for c in CLAIMS})}")
-        claims = [c for c in CLAIMS if c.script in requested]
+            parser.error(f"unknown name(s) {unknown}; choose from {sorted(names)}")
+        claims = [c for c in CLAIMS if c.script in requested or c.folder in requested]
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,10 +189,11 @@ def main(argv=None):
         ok, seconds, error = results[claim.folder]
         print(f"    {'done' if ok else 'FAILED'} in {seconds:.1f} s" + ("" if ok else f": {error}"),
               flush=True)
-        write_report(report, claims, results, out_dir, args.quick, time.perf_counter() - start, False)
+        write_report(report, claims, results, out_dir, args.quick, args.seed,
+                     time.perf_counter() - start, False)
 
     total = time.perf_counter() - start
-    write_report(report, claims, results, out_dir, args.quick, total, True)
+    write_report(report, claims, results, out_dir, args.quick, args.seed, total, True)
     failed = [name for name, (ok, _, _) in results.items() if not ok]
     print(f"Report written to {report} ({total:.0f} s).")
     if failed:

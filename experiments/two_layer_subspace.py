@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import mlp  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from data import orthogonal_data  # noqa: E402
@@ -42,6 +44,7 @@ from experiments.common import (  # noqa: E402
     plt,
     prepare_output,
     read_json,
+    run_cli,
     save_figure,
     save_npz,
     write_json,
@@ -75,7 +78,7 @@ PER_STEP = ("complement_drift", "closed_form_drift", "update_energy", "gradient_
 
 def add_problem_flags(parser, steps_default):
     """Add the flags the theory scripts share: size, eps, eta, steps and activations."""
-    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS),
+    parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS), choices=tuple(mlp.ACTIVATIONS),
                         help="activations to train (names from mlp.ACTIVATIONS)")
     parser.add_argument("--dim", type=int, default=D, help="input dimension d (also the sample count N)")
     parser.add_argument("--width", type=int, default=M, help="hidden width m")
@@ -270,4 +273,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

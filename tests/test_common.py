@@ -46,3 +46,35 @@ def test_format_table_aligns_columns():
     assert lines[0].split() == ["name", "value"]
     assert lines[2].split() == ["tanh", "0.5"]
     assert len({len(line.rstrip()) for line in lines[:2]}) == 1
+
+
+def test_run_cli_prints_message_and_exits_2(capsys):
+    from experiments.common import run_cli
+
+    def main():
+        raise ValueError("eta must be positive")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: eta must be positive"
+
+
+def test_script_rejects_unknown_activation_before_training(capsys):
+    from experiments import two_layer_subspace
+
+    with pytest.raises(SystemExit) as exit_info:
+        two_layer_subspace.main(["--activations", "swish"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'swish'" in capsys.readouterr().err
+
+
+def test_help_states_each_default_once(capsys):
+    from experiments import reproduce
+
+    with pytest.raises(SystemExit):
+        reproduce.main(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: all)" in text
+    assert "(default: )" not in text
+    assert "folder for REPORT.md" in text

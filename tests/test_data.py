@@ -136,3 +136,9 @@ def test_mnist1d_opens_no_socket(monkeypatch, tmp_path):
     data = load_mnist1d(n_samples=100, seed=0)
     assert data.X_train.shape == (40, 80)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("eps", [0.0, -0.1, float("nan")])
+def test_semi_orthogonal_rejects_bad_scale(eps):
+    with pytest.raises(ValueError, match="eps"):
+        semi_orthogonal(4, 3, eps)

@@ -68,6 +68,15 @@ def test_unknown_only_name_is_rejected(tmp_path):
         reproduce.main(["--only", "nope", "--out", str(tmp_path)])
 
 
+def test_only_accepts_output_folder_names(tmp_path):
+    status = reproduce.main(["--quick", "--only", "beyond_theory/synthetic", "--out", str(tmp_path)])
+    assert status == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    assert report.count("\n## ") == 2  # one claim and the machine section
+    assert "**Quick mode:**" in report
+    assert f"--data synthetic --seed 0 --out {tmp_path / 'beyond_theory' / 'synthetic'} --quick" in report
+
+
 def test_interrupted_run_recovers_on_rerun(tmp_path):
     names = ",".join(c.script for c in CLAIMS[:2])
     command = [sys.executable, str(SCRIPT), "--quick", "--only", names, "--out", str(tmp_path)]

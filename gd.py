@@ -54,6 +54,30 @@ class _Optimizer:
             raise ValueError(f"frozen layer indices {bad} are out of range for {n_layers} layers (0-based)")
 
 
+# Elements per block in _subtract_scaled: 256 KiB of float64, which fits in the L2 cache of
+# common x86 CPUs, so the block is still cached when the subtraction reads it.
+_UPDATE_BLOCK = 1 << 15
+
+
+def _subtract_scaled(W, rate, G):
+    """Do ``W -= rate * G`` in place, a block of rows at a time.
+
+    Same result as the one-liner, but the temporary ``rate * G`` is one small
+    reused block instead of a weight-sized array, which for large layers
+    saves a pass over memory and a fresh allocation per step.
+    """
+    if W.ndim != 2 or G.shape != W.shape or W.size <= _UPDATE_BLOCK:
+        W -= rate * G
+        return
+    rows = max(1, _UPDATE_BLOCK // W.shape[1])
+    scaled = np.empty((rows, W.shape[1]), dtype=np.result_type(rate, G))
+    for start in range(0, W.shape[0], rows):
+        G_block = G[start:start + rows]
+        block = scaled[:len(G_block)]
+        np.multiply(G_block, rate, out=block)
+        W[start:start + rows] -= block
+
+
 class GradientDescent(_Optimizer):
     """Plain (stochastic) gradient descent, ``W_l <- W_l - eta * scale_l * G_l``."""
 
@@ -61,7 +85,7 @@ class GradientDescent(_Optimizer):
         for layer, (W, G) in enumerate(zip(weights, grads)):
             rate = self.eta * self.scale(layer)
             if rate != 0.0:
-                W -= rate * G
+                _subtract_scaled(W, rate, G)
 
 
 class Adam(_Optimizer):

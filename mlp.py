@@ -29,8 +29,11 @@ from subspace import semi_orthogonal
 class Activation:
     """An elementwise activation ``phi`` with ``phi'`` and ``phi''``.
 
-    All three functions keep the dtype of their input. ``smooth`` is False
-    only for ReLU, the non-smooth contrast in the experiments.
+    All functions keep the dtype of their input. ``smooth`` is False only
+    for ReLU, the non-smooth contrast in the experiments.
+    ``df_from_output``, when set, gives phi'(z) from h = phi(z) alone
+    (1 - h^2 for tanh), so backprop can reuse the stored layer outputs
+    instead of evaluating phi again; None where phi' needs z.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Activation:
     df: Callable[[np.ndarray], np.ndarray]
     d2f: Callable[[np.ndarray], np.ndarray]
     smooth: bool = True
+    df_from_output: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __call__(self, z):
         return self.f(z)
@@ -68,8 +72,14 @@ def _linear_d1(z):
 
 
 def _tanh_d1(z):
-    t = np.tanh(z)
-    return 1.0 - t * t
+    return _tanh_d1_from_output(np.tanh(z))
+
+
+def _tanh_d1_from_output(t):
+    # 1 - t^2, written in place: "1.0 - t * t" would allocate a second array.
+    slope = t * t
+    np.subtract(1.0, slope, out=slope)
+    return slope
 
 
 def _tanh_d2(z):
@@ -78,7 +88,10 @@ def _tanh_d2(z):
 
 
 def _sigmoid_d1(z):
-    s = _sigmoid(z)
+    return _sigmoid_d1_from_output(_sigmoid(z))
+
+
+def _sigmoid_d1_from_output(s):
     return s * (1.0 - s)
 
 
@@ -109,27 +122,32 @@ _GELU_C = math.sqrt(2.0 / math.pi)  # a Python float, so float32 inputs stay flo
 _GELU_A = 0.044715
 
 
-def _gelu_parts(z):
-    """Return tanh(u), u' and u'' for u = c (z + a z^3)."""
-    t = np.tanh(_GELU_C * (z + _GELU_A * z**3))
-    du = _GELU_C * (1.0 + 3.0 * _GELU_A * z * z)
-    d2u = 6.0 * _GELU_C * _GELU_A * z
-    return t, du, d2u
+def _gelu_tanh(z):
+    """Return t = tanh(u) for u = c (z + a z^3)."""
+    # z * z * z, because NumPy 2.4 computes z**3 with pow(), 40 to 80 times slower on 10^6 entries.
+    return np.tanh(_GELU_C * (z + _GELU_A * (z * z * z)))
+
+
+def _gelu_du(z):
+    """Return u' = c (1 + 3 a z^2)."""
+    return _GELU_C * (1.0 + 3.0 * _GELU_A * z * z)
 
 
 def _gelu(z):
-    t, _, _ = _gelu_parts(z)
-    return 0.5 * z * (1.0 + t)
+    return 0.5 * z * (1.0 + _gelu_tanh(z))
 
 
 def _gelu_d1(z):
-    t, du, _ = _gelu_parts(z)
-    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du
+    # 0.5 (1 + t) + 0.5 z (1 - t^2) u', factored with 1 - t^2 = (1 + t)(1 - t)
+    # into 0.5 (1 + t) (1 + z (1 - t) u'), which makes fewer passes over z.
+    t = _gelu_tanh(z)
+    return 0.5 * (1.0 + t) * (1.0 + z * (1.0 - t) * _gelu_du(z))
 
 
 def _gelu_d2(z):
-    # d/dz of 0.5 (1 + t) + 0.5 z (1 - t^2) u', using dt/dz = (1 - t^2) u'.
-    t, du, d2u = _gelu_parts(z)
+    # d/dz of 0.5 (1 + t) + 0.5 z (1 - t^2) u', using dt/dz = (1 - t^2) u' and u'' = 6 c a z.
+    t, du = _gelu_tanh(z), _gelu_du(z)
+    d2u = 6.0 * _GELU_C * _GELU_A * z
     return (1.0 - t * t) * (du + 0.5 * z * (d2u - 2.0 * t * du * du))
 
 
@@ -152,7 +170,8 @@ def _relu(z):
 
 
 def _relu_d1(z):
-    # The derivative at the kink is taken as 0.
+    # The derivative at the kink is taken as 0. relu(z) > 0 exactly when z > 0,
+    # so this function also gives phi' from the output.
     return (z > 0).astype(z.dtype)
 
 
@@ -161,9 +180,10 @@ def _relu_d2(z):
 
 
 ACTIVATIONS = {
-    "linear": Activation("linear", lambda z: z, _linear_d1, np.zeros_like),
-    "tanh": Activation("tanh", np.tanh, _tanh_d1, _tanh_d2),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d1, _sigmoid_d2),
+    "linear": Activation("linear", lambda z: z, _linear_d1, np.zeros_like, df_from_output=_linear_d1),
+    "tanh": Activation("tanh", np.tanh, _tanh_d1, _tanh_d2, df_from_output=_tanh_d1_from_output),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d1, _sigmoid_d2,
+                          df_from_output=_sigmoid_d1_from_output),
     "softplus": Activation("softplus", _softplus, _sigmoid, _sigmoid_d1),
     # ELU with alpha = 1: z for z > 0 and exp(z) - 1 otherwise. It is C^1 but
     # not C^2, because phi'' jumps at 0.
@@ -176,7 +196,7 @@ ACTIVATIONS = {
     "silu": Activation("silu", _silu, _silu_d1, _silu_d2),
     # ReLU is not differentiable at 0. phi'' is 0 everywhere except the kink,
     # where it does not exist, so d2f returns 0 (almost everywhere true).
-    "relu": Activation("relu", _relu, _relu_d1, _relu_d2, smooth=False),
+    "relu": Activation("relu", _relu, _relu_d1, _relu_d2, smooth=False, df_from_output=_relu_d1),
 }
 SMOOTH_ACTIVATIONS = tuple(name for name, act in ACTIVATIONS.items() if act.smooth)
 
@@ -300,6 +320,7 @@ def backward(weights, cache, output_grad, activation):
     Recursion, with delta_L = output_grad:
         G_l = delta_l H_{l-1}^T
         delta_{l-1} = (W_l^T delta_l) * phi'(Z_{l-1})
+    Where the activation allows it, phi'(Z_{l-1}) comes from H_{l-1} = phi(Z_{l-1}).
     """
     phi = get_activation(activation)
     inputs, preactivations = cache
@@ -308,7 +329,11 @@ def backward(weights, cache, output_grad, activation):
     for layer in range(len(weights) - 1, -1, -1):
         grads[layer] = delta @ inputs[layer].T
         if layer > 0:
-            delta = (weights[layer].T @ delta) * phi.df(preactivations[layer - 1])
+            if phi.df_from_output is not None:
+                slope = phi.df_from_output(inputs[layer])
+            else:
+                slope = phi.df(preactivations[layer - 1])
+            delta = (weights[layer].T @ delta) * slope
     return grads
 
 

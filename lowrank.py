@@ -256,7 +256,7 @@ class LowRankMLP:
 
     def forward(self, X):
         """Return the output (n_L x N) and the per-layer caches for ``backward``."""
-        caches, pre = [], []
+        caches, pre, hidden = [], [], []
         H = X
         for index, layer in enumerate(self.layers):
             Z, cache = layer.forward(H)
@@ -264,20 +264,27 @@ class LowRankMLP:
             if index < len(self.layers) - 1:
                 pre.append(Z)
                 H = self.activation.f(Z)
+                hidden.append(H)
             else:
                 H = Z
-        return H, (caches, pre)
+        return H, (caches, pre, hidden)
 
     def backward(self, state, output_grad):
         """Backpropagate dLoss/dOutput and return gradients aligned with ``params``."""
-        caches, pre = state
+        caches, pre, hidden = state
+        phi = self.activation
         per_layer = [None] * len(self.layers)
         delta = output_grad
         for index in range(len(self.layers) - 1, -1, -1):
             grads, dH = self.layers[index].backward(delta, caches[index], need_input_grad=index > 0)
             per_layer[index] = grads
             if index > 0:
-                delta = dH * self.activation.df(pre[index - 1])
+                # phi'(Z) from the stored phi(Z) where the activation allows it, as in mlp.backward.
+                if phi.df_from_output is not None:
+                    slope = phi.df_from_output(hidden[index - 1])
+                else:
+                    slope = phi.df(pre[index - 1])
+                delta = dH * slope
         return [G for grads in per_layer for G in grads]
 
     def loss_and_gradients(self, X, Y, loss="cross_entropy", check_inputs=True):

@@ -10,6 +10,7 @@ subspace from X, Y, W2 and W1(0) alone) and the spectral summaries
 ``effective_rank`` and ``top_energy_fraction``.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,13 +92,28 @@ class Subspace:
 
 
 def initialization_scale(W_init, rtol=1e-6):
-    """Return eps for W_init = eps Q with Q semi-orthogonal; raise ValueError otherwise."""
-    s = np.linalg.svd(W_init, compute_uv=False)
-    eps = float(np.mean(s))
-    if eps <= 0 or np.max(np.abs(s - eps)) > rtol * eps:
+    """Return eps for W_init = eps Q with Q semi-orthogonal; raise ValueError otherwise.
+
+    Checks the Gram matrix on the smaller side (k x k), which equals
+    eps^2 I exactly when W_init is a scaled semi-orthogonal matrix. One matrix
+    product costs a fraction of the SVD that the check would otherwise need.
+    The test ||Gram - eps^2 I||_F <= tol * eps^2 bounds every |sigma_i^2 - eps^2|
+    by tol * eps^2. tol is ``rtol``, raised for float32 input to
+    10 * sqrt(k) times float32's machine epsilon, because storing Q in
+    float32 already perturbs its Gram matrix by about that much.
+    """
+    m, d = W_init.shape
+    W = np.asarray(W_init, dtype=np.float64)
+    gram = W.T @ W if m >= d else W @ W.T
+    k = gram.shape[0]
+    eps_squared = float(np.trace(gram)) / k
+    storage = W_init.dtype if np.issubdtype(W_init.dtype, np.floating) else np.float64
+    tol = max(rtol, 10.0 * math.sqrt(k) * float(np.finfo(storage).eps))
+    if not eps_squared > 0 or np.linalg.norm(gram - eps_squared * np.eye(k)) > tol * eps_squared:
+        s = np.linalg.svd(W_init, compute_uv=False)  # only to describe the failure
         raise ValueError(f"W_init is not a scaled semi-orthogonal matrix: its singular values range "
-                         f"from {s.min():.6g} to {s.max():.6g}; use subspace.semi_orthogonal(m, d, eps)")
-    return eps
+                         f"from {s.min():.10g} to {s.max():.10g}; use subspace.semi_orthogonal(m, d, eps)")
+    return math.sqrt(eps_squared)
 
 
 def orthonormal_basis(A):

@@ -356,3 +356,15 @@ def test_whiten_then_closed_form():
     W1 = semi_orthogonal(12, 8, 0.01, rng)
     W2 = semi_orthogonal(2, 12, 1.0, rng)
     check_paired_bases(closed_form_subspace(X, Y, W1, W2), W1, K=2)
+
+
+def test_initialization_scale_float32_and_rejection():
+    from subspace import initialization_scale
+
+    W = semi_orthogonal(1024, 784, 0.5, rng=0, dtype=np.float32)
+    assert initialization_scale(W) == pytest.approx(0.5, rel=1e-6)
+    W64 = semi_orthogonal(60, 30, 0.01, rng=1)
+    assert initialization_scale(W64) == pytest.approx(0.01, rel=1e-12)
+    W64[0] *= 1.001  # one singular value moves by about 1e-4 relative
+    with pytest.raises(ValueError, match="semi-orthogonal"):
+        initialization_scale(W64)

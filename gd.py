@@ -120,7 +120,7 @@ class Adam(_Optimizer):
 
 @dataclass
 class History:
-    """What ``train`` recorded.
+    """Arrays recorded by ``train``.
 
     loss: (steps + 1,) the loss before each step and, last, after the final
         step. For mini-batches it is the full-data loss at recorded steps and
@@ -172,9 +172,9 @@ def train(weights, X, Y, activation, optimizer, steps, loss="squared", batch_siz
     weights: [W1, ..., WL], W_l of shape (n_l, n_{l-1}); updated in place.
     X: (n_0, N) inputs, Y: (n_L, N) targets, samples as columns.
     optimizer: GradientDescent or Adam. steps: number of updates.
-    batch_size: None for full batch; otherwise each step uses the next
-        ``batch_size`` columns of a permutation drawn afresh each epoch from
-        ``seed`` (the last short batch of an epoch is dropped).
+    batch_size: None for full batch. Otherwise each step uses the next
+        ``batch_size`` columns of a permutation drawn from ``seed`` afresh each
+        epoch, and the last short batch of an epoch is dropped.
     record_every: record singular values at steps 0, k, 2k, ... and after the
         last step; 0 records none, so no SVD runs inside the loop.
     callback: ``callback(step, weights, grads)`` called at each recorded step,

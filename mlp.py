@@ -297,7 +297,7 @@ def validate_network(weights, X, Y=None):
 def forward(weights, X, activation):
     """Run the network and keep what backpropagation needs.
 
-    Returns ``(output, cache)``. ``cache`` holds the layer inputs
+    Returns ``(output, cache)``. ``cache`` contains the layer inputs
     ``H_0 = X, H_1, ..., H_{L-1}`` and the hidden pre-activations
     ``Z_1, ..., Z_{L-1}``, with ``Z_l = W_l H_{l-1}`` and ``H_l = phi(Z_l)``.
     The output ``Z_L = W_L H_{L-1}`` gets no activation.

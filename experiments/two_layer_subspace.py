@@ -92,6 +92,8 @@ def add_problem_flags(parser, steps_default):
 def steps_from_args(args, default=STEPS):
     """Return --steps when given, else QUICK_STEPS with --quick, else ``default``."""
     if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be at least 1, got {args.steps}")
         return args.steps
     return QUICK_STEPS if args.quick else default
 

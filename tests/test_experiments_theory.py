@@ -162,3 +162,8 @@ def test_smoothness_quick(tmp_path):
     assert abs(results["relu"]["tail_ratio_slope"]) < 0.05
     assert len(results["tanh"]["complement_drift"]) == len(eps)
     check_replot(smoothness, tmp_path, "smoothness.png")
+
+
+def test_two_layer_subspace_rejects_zero_steps(tmp_path):
+    with pytest.raises(ValueError, match="--steps must be at least 1"):
+        two_layer_subspace.main(["--steps", "0", "--out", str(tmp_path)])

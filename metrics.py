@@ -135,10 +135,21 @@ def gradient_tail_ratio(G, K):
     G: (m, d) with min(m, d) > K. The working assumption of the theory is
     that this stays small for the gradient of W1 throughout training.
     """
-    s = np.linalg.svd(G, compute_uv=False)
-    if not (int(K) == K and 1 <= K < s.size):
-        raise ValueError(f"K must be an integer between 1 and min(m, d) - 1 = {s.size - 1}, got {K!r}")
-    return 0.0 if s[0] == 0 else float(s[K] / s[0])
+    return tail_ratio(np.linalg.svd(G, compute_uv=False), K)
+
+
+def tail_ratio(singular_values, K):
+    """Return s[K] / s[0] for singular values in decreasing order; rows of a 2-D array each give one.
+
+    Lets a caller reuse singular values it already has, such as
+    ``gd.History.grad_sv``, instead of taking the SVD again.
+    """
+    s = np.asarray(singular_values)
+    if not (int(K) == K and 1 <= K < s.shape[-1]):
+        raise ValueError(f"K must be an integer between 1 and min(m, d) - 1 = {s.shape[-1] - 1}, got {K!r}")
+    first = s[..., 0]
+    ratio = np.divide(s[..., K], first, out=np.zeros_like(first, dtype=np.float64), where=first != 0)
+    return float(ratio) if ratio.ndim == 0 else ratio
 
 
 def stable_rank(M):

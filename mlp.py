@@ -63,7 +63,7 @@ class Activation:
 
 
 def _sigmoid(z):
-    # 0.5 (1 + tanh(z / 2)) equals 1 / (1 + exp(-z)) and never overflows.
+    # 0.5 (1 + tanh(z / 2)) equals 1 / (1 + exp(-z)) and cannot overflow, because tanh is bounded.
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 

@@ -48,8 +48,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlp  # noqa: E402
-
 # One BLAS thread unless the caller sets one. With layers of width 256 and
 # batches of 128 each product is a few MFLOP, too small to gain much from
 # threads. When other jobs shared the 2 cores, OpenBLAS threads waiting on
@@ -60,6 +58,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+import mlp  # noqa: E402
 from data import load_cifar10, load_fashion_mnist, load_mnist1d, standardize  # noqa: E402
 from experiments.common import (  # noqa: E402
     format_table,

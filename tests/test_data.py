@@ -45,7 +45,8 @@ def test_split_keeps_pairs_together():
     X = np.arange(20.0).reshape(2, 10)
     Y = one_hot(np.arange(10) % 2, 2)
     X_train, Y_train, X_test, Y_test = train_test_split(X, Y, 0.3, rng=0)
-    assert X_train.shape == (2, 7) and X_test.shape == (2, 3)
+    assert X_train.shape == (2, 7)
+    assert X_test.shape == (2, 3)
     for Xs, Ys in ((X_train, Y_train), (X_test, Y_test)):
         np.testing.assert_array_equal(Ys.argmax(axis=0), (Xs[0] % 2).astype(int))
     assert sorted(np.concatenate([X_train[0], X_test[0]])) == list(range(10))
@@ -96,9 +97,12 @@ def small_mnist1d():
 
 def test_mnist1d_shapes_and_dtypes(small_mnist1d):
     data = small_mnist1d
-    assert data.X_train.shape == (40, 400) and data.X_test.shape == (40, 100)
-    assert data.Y_train.shape == (10, 400) and data.Y_test.shape == (10, 100)
-    assert data.X_train.dtype == np.float64 and data.labels_train.dtype == np.int64
+    assert data.X_train.shape == (40, 400)
+    assert data.X_test.shape == (40, 100)
+    assert data.Y_train.shape == (10, 400)
+    assert data.Y_test.shape == (10, 100)
+    assert data.X_train.dtype == np.float64
+    assert data.labels_train.dtype == np.int64
     np.testing.assert_array_equal(data.Y_train.argmax(axis=0), data.labels_train)
     assert set(np.unique(data.labels_train)) == set(range(10))
     assert data.n_classes == 10
@@ -107,8 +111,10 @@ def test_mnist1d_shapes_and_dtypes(small_mnist1d):
 def test_mnist1d_default_sizes():
     from data import load_mnist1d
     data = load_mnist1d(dtype=np.float32)
-    assert data.X_train.shape == (40, 4000) and data.X_test.shape == (40, 1000)
-    assert data.X_train.dtype == np.float32 and data.Y_train.dtype == np.float32
+    assert data.X_train.shape == (40, 4000)
+    assert data.X_test.shape == (40, 1000)
+    assert data.X_train.dtype == np.float32
+    assert data.Y_train.dtype == np.float32
 
 
 def test_mnist1d_is_deterministic_and_keeps_global_state(small_mnist1d):

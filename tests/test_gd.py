@@ -104,7 +104,7 @@ def test_different_seeds_differ():
     assert not np.array_equal(run_sgd(7)[0], run_sgd(8)[0])
 
 
-def test_recorded_singular_values_are_those_of_weights_and_gradients():
+def test_recorded_singular_values_match_svd():
     weights, X, Y = two_layer_problem()
     seen = []
 

@@ -109,7 +109,7 @@ def test_gradient_check_catches_wrong_backprop():
     rng = np.random.default_rng(0)
     weights, X, Y = random_problem(2, "squared", rng)
 
-    def wrong(params):  # forgets phi'(Z) in the first layer's delta
+    def wrong(params):  # omits phi'(Z) from the first layer's delta
         value, grads = loss_and_gradients(params, X, Y, "tanh")
         residual = predict(params, X, "tanh") - Y
         grads[0] = (params[1].T @ residual) @ X.T

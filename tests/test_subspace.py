@@ -368,3 +368,14 @@ def test_initialization_scale_float32_and_rejection():
     W64[0] *= 1.001  # one singular value moves by about 1e-4 relative
     with pytest.raises(ValueError, match="semi-orthogonal"):
         initialization_scale(W64)
+
+
+def test_tail_ratio_matches_gradient_tail_ratio():
+    from metrics import gradient_tail_ratio, tail_ratio
+
+    rng = np.random.default_rng(5)
+    G = rng.standard_normal((9, 7))
+    s = np.linalg.svd(G, compute_uv=False)
+    assert tail_ratio(s, 2) == pytest.approx(gradient_tail_ratio(G, 2), rel=1e-14)
+    rows = tail_ratio(np.vstack([s, np.zeros_like(s)]), 2)
+    np.testing.assert_allclose(rows, [s[2] / s[0], 0.0])
